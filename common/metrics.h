@@ -7,6 +7,12 @@
  * safe from any thread. The same (name, labels) registered twice returns the
  * same handle; the same name with a different type returns NULL.
  *
+ * Names must match [a-zA-Z_:][a-zA-Z0-9_:]*, else NULL. Update calls on a
+ * NULL handle or a handle of another type are no-ops (so a failed
+ * registration never crashes a hot path); negative or NaN counter
+ * increments and NaN observations are dropped. A histogram series registered
+ * again with different bounds returns NULL. At most 64 finite bounds.
+ *
  * Labels are given preformatted: `route="/hls",status="200"` (or NULL/"").
  * Label values must already be escaped per the exposition format
  * (metrics_escape_label helps).
@@ -37,7 +43,7 @@ void metric_inc(struct metric *c);              /* +1 (counter or gauge) */
 void metric_add(struct metric *c, double v);    /* counter: v >= 0 */
 void metric_set(struct metric *g, double v);    /* gauge */
 void metric_observe(struct metric *h, double v);/* histogram */
-double metric_value(const struct metric *c);    /* counter/gauge current value */
+double metric_value(const struct metric *c);    /* counter/gauge value; histogram: count */
 
 /*
  * Render the whole registry in Prometheus text format 0.0.4 into a malloc'd,

@@ -22,6 +22,9 @@ int64_t time_mono_us(void); /* CLOCK_MONOTONIC */
  * lowercase t/z and a space separator accepted), Unix seconds ("1795000000",
  * "1795000000.25"), "now", or relative to now_us: "-30s", "-15m", "-2h",
  * "-1d" (any duration form after the minus sign).
+ * Fractions need a digit on both sides of the dot and are truncated to the
+ * microsecond. RFC 3339 years are 0000-9999; a leap second ":60" is accepted
+ * and clamped to :59.999999.
  */
 int time_parse(const char *s, int64_t now_us, int64_t *out_us);
 

@@ -116,7 +116,9 @@ class Proc:
     def wait(self, timeout=20):
         return self.p.wait(timeout=timeout)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=None, timeout=15):
+        # (default resolved here: in the class body `signal` is the method above)
+        sig = signal.SIGTERM if sig is None else sig
         if self.alive():
             self.p.send_signal(sig)
             try:
