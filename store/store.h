@@ -38,6 +38,8 @@
  *   -EINVAL   bad argument (name syntax, CID syntax, from > to, …)
  *   -EBADMSG  bytes do not hash to the expected CID
  *   -ENOSPC   disk or LMDB map full (nothing half-written remains)
+ *   -EROFS    write on a handle opened STORE_OPEN_READONLY
+ *   -EFBIG    blob larger than the store accepts (4 GiB)
  *   -EIO      other I/O or LMDB failure (details logged)
  *   -ENOMEM
  */
@@ -167,13 +169,27 @@ int store_blob_path(const struct store *s, const char *cid, char *buf, size_t le
                                      if empty. All inside the write txn. */
 /*
  * Put a record whose blob is already stored (-ENOENT if the blob file is
- * missing; size is taken from the blob when rec->size is 0). Appends a PUT
- * change. created (may be NULL): true if the index changed. rec_out (may be
- * NULL) receives the record as stored (with assigned fields, or the winner
- * of a conflict).
+ * missing; size is taken from the blob when rec->size is 0, -EINVAL when a
+ * nonzero rec->size differs from the blob's). Appends a PUT change. created
+ * (may be NULL): true if the index changed. rec_out (may be NULL) receives
+ * the record as stored (with assigned fields, or the winner of a conflict).
+ * A put that loses a conflict does not need its blob. A winning put that
+ * replaces a record drops the old record's blob reference (the blob file
+ * goes when no record uses it any more).
+ * Race note: if a concurrent gc removes a blob between store_blob_put() of
+ * already-known bytes and this call, this returns -ENOENT; put the blob
+ * again and retry.
  */
 int store_record_put(struct store *s, const struct store_record *rec,
                      unsigned flags, bool *created, struct store_record *rec_out);
+
+/*
+ * Put n records in one write transaction (all or nothing; for bulk loads and
+ * replication batches). *created_n (may be NULL) counts records that changed
+ * the index.
+ */
+int store_record_put_many(struct store *s, const struct store_record *recs, size_t n,
+                          unsigned flags, size_t *created_n);
 
 int store_record_get(struct store *s, const char *stream, const char *variant,
                      int64_t start_us, struct store_record *out);
@@ -243,6 +259,18 @@ int store_stats(struct store *s, struct store_stats *out);
 /* repair: remove tmp/ leftovers and fix reference counts. */
 int store_fsck(struct store *s, bool repair, struct store_fsck_report *out);
 /*
+ * Same, calling cb (may be NULL) once per problem found: kind is one of
+ * "bad_hash", "missing_blob", "bad_refcount", "orphan_file", "tmp_file";
+ * cid is the blob concerned (NULL for tmp files); detail is a short text.
+ * Problems that make a store unhealthy: bad_hash, missing_blob,
+ * bad_refcount. Orphan and tmp files are normal leftovers of interrupted
+ * puts (kill -9 between blob and record) and harmless.
+ */
+typedef void (*store_fsck_cb)(void *arg, const char *kind, const char *cid,
+                              const char *detail);
+int store_fsck_verbose(struct store *s, bool repair, struct store_fsck_report *out,
+                       store_fsck_cb cb, void *arg);
+/*
  * Delete records with start + duration <= cutoff_us (stream NULL = all),
  * each as a DELETE change, then blobs whose reference count reached zero.
  * Counts (may be NULL) report what was removed.
@@ -274,6 +302,9 @@ int store_record_from_json(const char *json, size_t len, struct store_record *ou
                            char *err, size_t errlen);
 int store_change_from_json(const char *json, size_t len, struct store_change *ch,
                            char *err, size_t errlen);
+
+/* True for a stream / variant name: 1..max of [A-Za-z0-9_-]. */
+bool store_name_valid(const char *s, size_t max);
 
 /* Record field checks (names, cid, duration > 0). -EINVAL with reason. */
 int store_record_validate(const struct store_record *r, char *err, size_t errlen);
