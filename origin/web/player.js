@@ -256,39 +256,64 @@
 		}).join(', ');
 	}
 
+	/* one list item per stream, kept across refreshes so focus and clicks survive */
+	function streamItem(name) {
+		const parts = {
+			dot: el('span', { class: 'dot' }),
+			air: el('span', { class: 'sr-only' }),
+			variants: el('span', { class: 'stream-meta' }),
+			tenant: el('span', { class: 'stream-meta' }),
+			range: el('span', { class: 'stream-meta' }),
+		};
+		const btn = el('button', {
+			type: 'button', class: 'stream-btn', 'data-stream': name,
+			onclick: () => selectStream(name),
+		}, [
+			el('span', { class: 'stream-name' }, [parts.dot, el('span', { text: name }), parts.air]),
+			parts.variants, parts.tenant, parts.range,
+		]);
+		const li = el('li', { 'data-stream': name }, btn);
+		li.parts = parts;
+		li.btn = btn;
+		return li;
+	}
+
 	function renderStreams() {
 		const ul = $('stream-list');
 		ul.setAttribute('aria-busy', 'false');
-		ul.replaceChildren();
 		if (!st.streams.length) {
-			ul.append(el('li', { class: 'empty', text: 'No streams recorded yet.' }));
+			ul.replaceChildren(el('li', { class: 'empty', text: 'No streams recorded yet.' }));
 			return;
 		}
-		for (const s of st.streams) {
+		const old = new Map();
+		for (const li of ul.children) {
+			if (li.parts)
+				old.set(li.dataset.stream, li);
+		}
+		const items = st.streams.map((s) => {
+			const li = old.get(s.stream) || streamItem(s.stream);
+			const p = li.parts;
 			const last = streamLastMs(s);
 			const first = streamFirstMs(s);
 			const onAir = last !== null && Date.now() - last < LIVE_RECENT_S * 1000;
-			const sel = st.stream && st.stream.stream === s.stream;
 			const range = first !== null && last !== null ?
-				`${fmtLocal(first, true)} → ${fmtLocal(last)}` : '';
-			const btn = el('button', {
-				type: 'button', class: 'stream-btn', 'data-stream': s.stream,
-				'aria-pressed': sel ? 'true' : 'false',
-				onclick: () => selectStream(s.stream),
-			}, [
-				el('span', { class: 'stream-name' }, [
-					el('span', { class: onAir ? 'dot on' : 'dot',
-						title: onAir ? 'on air' : 'not recording now' }),
-					el('span', { text: s.stream }),
-					onAir ? el('span', { class: 'sr-only', text: '(on air)' }) : null,
-				]),
-				el('span', { class: 'stream-meta', text: variantSummary(s) }),
-				s.tenant ? el('span', { class: 'stream-meta', text: `tenant ${s.tenant}` }) : null,
-				el('span', { class: 'stream-meta',
-					text: `${s.segments ?? '?'} segments${range ? ' · ' + range : ''}` }),
-			]);
-			ul.append(el('li', {}, btn));
-		}
+				` · ${fmtLocal(first, true)} → ${fmtLocal(last)}` : '';
+			p.dot.className = onAir ? 'dot on' : 'dot';
+			p.dot.title = onAir ? 'on air' : 'not recording now';
+			p.air.textContent = onAir ? '(on air)' : '';
+			p.variants.textContent = variantSummary(s);
+			p.tenant.textContent = s.tenant ? `tenant ${s.tenant}` : '';
+			p.tenant.hidden = !s.tenant;
+			p.range.textContent = `${s.segments ?? '?'} segments${range}`;
+			li.btn.setAttribute('aria-pressed',
+				st.stream && st.stream.stream === s.stream ? 'true' : 'false');
+			return li;
+		});
+		/* reorder or replace only when the set of streams changed */
+		const same = items.length === ul.children.length &&
+			items.every((li, k) => ul.children[k] === li);
+		if (!same)
+			ul.replaceChildren(...items);
 	}
 
 	function selectStream(name) {
@@ -487,8 +512,7 @@
 		if (!st.stream || !Number.isFinite(ms))
 			return;
 		const now = Date.now();
-		const lastEnd = latestSpanEnd();
-		if (ms > now - NEAR_LIVE_S * 1000 || (lastEnd && ms > lastEnd - NEAR_LIVE_S * 1000)) {
+		if (ms > now - NEAR_LIVE_S * 1000) {
 			if (st.mode !== 'live')
 				goLive();
 			return;
@@ -605,13 +629,6 @@
 		st.spans = new Map();
 		st.spanStream = st.stream ? `${st.stream.stream}/${concreteVariant()}` : '';
 		st.spanFetchedTo = 0;
-	}
-
-	function latestSpanEnd() {
-		let m = 0;
-		for (const s of st.spans.values())
-			m = Math.max(m, s[1]);
-		return m;
 	}
 
 	async function refreshTimeline() {
