@@ -7,16 +7,23 @@
  * input. Pacing keeps (monotonic start, media start) and sleeps in slices of
  * INPUT_SLEEP_SLICE_US so that stop is noticed quickly. Looping keeps a
  * timestamp offset (µs) added to every packet and the furthest end time seen.
+ *
+ * libavdevice (only lavfi needs it) is not linked: it drags in libavfilter and
+ * ~80 more shared libraries whose relocation costs ~30 ms of CPU at every
+ * start. A lavfi input dlopen()s it (RTLD_NODELETE: libavformat keeps pointers
+ * into its device tables once registered) and registers the devices.
  */
 #include "ingest/input.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <libavdevice/avdevice.h>
+#include <libavdevice/version_major.h>
 #include <libavutil/avstring.h>
+#include <libavutil/macros.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -26,9 +33,11 @@
 #define INPUT_MAX_STREAMS 32
 #define INPUT_OPT_MAX 32
 #define LAVFI_PREFIX "lavfi:"
+#define AVDEVICE_SONAME "libavdevice.so." AV_STRINGIFY(LIBAVDEVICE_VERSION_MAJOR)
 
 struct input {
 	AVFormatContext *ic;
+	void *avdevice;   /* dlopen handle, lavfi inputs only */
 	enum input_kind kind;
 	bool realtime, loop;
 	int64_t read_timeout_us;
@@ -105,6 +114,26 @@ map_err(struct input *in, int e)
 	return -EIO;
 }
 
+/* Load libavdevice and register its devices (idempotent). */
+static int
+load_devices(struct input *in)
+{
+	void (*reg)(void);
+
+	in->avdevice = dlopen(AVDEVICE_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (in->avdevice == NULL) {
+		log_error("load %s: %s", AVDEVICE_SONAME, dlerror());
+		return -ENOSYS;
+	}
+	reg = (void (*)(void))dlsym(in->avdevice, "avdevice_register_all");
+	if (reg == NULL) {
+		log_error("load %s: no avdevice_register_all", AVDEVICE_SONAME);
+		return -ENOSYS;
+	}
+	reg();
+	return 0;
+}
+
 /* Copy url into buf without a "listen=1" query item. */
 static void
 strip_listen(const char *url, char *buf, size_t len)
@@ -153,12 +182,14 @@ input_open(const struct input_config *cfg, struct input **out)
 	in->max_end_us = INT64_MIN;
 	for (i = 0; i < INPUT_MAX_STREAMS; i++)
 		in->last_pts[i] = AV_NOPTS_VALUE;
-	avdevice_register_all();
 
 	av_strlcpy(url, cfg->url, sizeof(url));
 	snprintf(tmo, sizeof(tmo), "%lld", (long long)in->read_timeout_us);
 	switch (in->kind) {
 	case INPUT_LAVFI:
+		r = load_devices(in);
+		if (r < 0)
+			goto out;
 		fmt = av_find_input_format("lavfi");
 		if (fmt == NULL) {
 			log_error("open input \"%s\": lavfi device not available", cfg->url);
@@ -384,6 +415,8 @@ input_close(struct input **pin)
 	if (in == NULL)
 		return;
 	avformat_close_input(&in->ic);
+	if (in->avdevice != NULL)
+		dlclose(in->avdevice); /* stays mapped (RTLD_NODELETE) */
 	free(in);
 	*pin = NULL;
 }

@@ -8,8 +8,10 @@
  * SEGMENTER_MAX_BYTES; its capacity is kept from one segment to the next).
  * cut_decide() tells per packet whether to append, open
  * or close-and-open. Closing writes the trailer, hashes and stores the bytes,
- * then writes the record. Lifetimes: the muxer lives for one
- * segment; streams live as long as the segmenter.
+ * then writes the record. Lifetimes: the muxer lives from one forced/final
+ * close to the next (it is kept across cuts at video keyframes, see
+ * seg_close()); streams live as long as the segmenter. The AVIOContext is in
+ * direct mode, so the muxer's TS packets are copied once, into buf.
  */
 #include "ingest/segmenter.h"
 
@@ -319,6 +321,13 @@ seg_open(struct segmenter *sg, int64_t start_us)
 	AVStream *os;
 	int i, r;
 
+	if (sg->oc != NULL) {
+		/* kept from the previous segment: only its bytes were taken */
+		sg->open = true;
+		sg->seg_start_us = start_us;
+		sg->seg_end_us = start_us;
+		return 0;
+	}
 	r = avformat_alloc_output_context2(&oc, sg->ofmt, NULL, NULL);
 	if (r < 0 || oc == NULL)
 		return averr(r);
@@ -334,6 +343,7 @@ seg_open(struct segmenter *sg, int64_t start_us)
 		r = -ENOMEM;
 		goto out;
 	}
+	oc->pb->direct = 1; /* TS packets go straight into buf, not via iobuf first */
 	oc->flags |= AVFMT_FLAG_CUSTOM_IO;
 	oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
 	for (i = 0; i < sg->nst; i++) {
@@ -444,20 +454,33 @@ fail:
 	          sg->stream, sg->variant, sg->buf.len);
 }
 
-/* Close the open segment; end_us is where the next one starts (or the end). */
+/*
+ * Close the open segment; end_us is where the next one starts (or the end).
+ * keep: a cut at a video keyframe, where the next segment follows at once.
+ * The muxer is then flushed (its buffered audio belongs to this segment) and
+ * kept for the next segment instead of being rebuilt: the keyframe that
+ * starts the next segment makes the mpegts muxer write PAT/PMT first, so
+ * each segment still starts with them; continuity counters just carry on,
+ * as in one HLS stream cut into files.
+ */
 static void
-seg_close(struct segmenter *sg, int64_t end_us)
+seg_close(struct segmenter *sg, int64_t end_us, bool keep)
 {
 	int64_t dur;
 	int r;
 
 	if (!sg->open)
 		return;
-	r = av_write_trailer(sg->oc);
+	if (keep)
+		r = av_write_frame(sg->oc, NULL);
+	else
+		r = av_write_trailer(sg->oc);
 	if (r >= 0) {
 		avio_flush(sg->oc->pb);
 		r = sg->buf.err;
 	}
+	if (r < 0 || sg->oc->pb->error != 0)
+		keep = false;
 	dur = end_us - sg->seg_start_us;
 	if (dur <= 0)
 		dur = sg->frame_us > 0 ? sg->frame_us : 1000;
@@ -469,6 +492,11 @@ seg_close(struct segmenter *sg, int64_t end_us)
 		          r < 0 ? av_err2str(r) : "empty", sg->stream, sg->variant);
 	} else {
 		store_segment(sg, dur);
+	}
+	if (keep) {
+		sg->buf.len = 0;
+		sg->open = false;
+		return;
 	}
 	seg_discard(sg);
 }
@@ -524,7 +552,8 @@ mux_packet(struct segmenter *sg, const AVPacket *pkt)
 		         (pts_us - sg->seg_start_us) / 1000, sg->stream, sg->variant);
 		/* fall through */
 	case CUT_SPLIT:
-		seg_close(sg, pts_us);
+		seg_close(sg, pts_us, a == CUT_SPLIT && key &&
+		                      s->par->codec_type == AVMEDIA_TYPE_VIDEO);
 		/* fall through */
 	case CUT_START:
 		r = seg_open(sg, pts_us);
@@ -601,7 +630,7 @@ segmenter_write(struct segmenter *sg, const AVPacket *pkt)
 int
 segmenter_finish(struct segmenter *sg)
 {
-	seg_close(sg, sg->seg_end_us);
+	seg_close(sg, sg->seg_end_us, false);
 	return 0;
 }
 

@@ -185,3 +185,15 @@ def store_dir(tmp_path, sluice):
     d = tmp_path / "store"
     sluice("store", "init", d, check=0)
     return d
+
+
+def start_origin(procs, store, *extra, port=None):
+    """Start bin/sluice-origin on 127.0.0.1 for a store; wait for /healthz.
+
+    Returns (Proc, base URL)."""
+    port = port or free_port()
+    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
+                     "--store", store, *extra])
+    base = f"http://127.0.0.1:{port}"
+    wait_http_ok(base + "/healthz")
+    return p, base

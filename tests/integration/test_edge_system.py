@@ -6,16 +6,8 @@ import subprocess
 
 import pytest
 
+from conftest import start_origin
 from conftest import binpath, free_port, http, metric_sum, parse_metrics, wait_http_ok, wait_until
-
-
-def start_origin(procs, store, *extra, port=None):
-    port = port or free_port()
-    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
-                     "--store", store, *extra])
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(base + "/healthz")
-    return p, base
 
 
 def start_edge(procs, upstream, *extra):

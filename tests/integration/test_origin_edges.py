@@ -6,11 +6,10 @@ from the origin's point of view); segments come from `bin/sluice store put`.
 import json
 import re
 import signal
-import sys
 import time
 
-import pytest
 
+from conftest import start_origin
 from conftest import binpath, free_port, http, wait_http_ok, wait_until, parse_metrics
 
 T0 = int(time.time()) - 7200
@@ -24,15 +23,6 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 """
-
-
-def start_origin(procs, store, *extra):
-    port = free_port()
-    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
-                     "--store", store, *extra])
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(base + "/healthz")
-    return p, base
 
 
 def start_edge(procs):

@@ -15,7 +15,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import binpath, free_port, http, wait_http_ok, wait_until, parse_metrics, metric_sum
+from conftest import start_origin
+from conftest import http, parse_metrics, metric_sum
 
 T0 = int(time.time()) - 3600          # recording start, an hour ago (whole seconds)
 
@@ -47,15 +48,6 @@ def put(sluice, store, path, start, dur=1, stream="cam", variant="src", session=
                 "--codecs", "avc1.42c00d", "--width", "160", "--height", "90",
                 "--bandwidth", "200000", "--json", path, check=0)
     return json.loads(cp.stdout.strip().splitlines()[-1])
-
-
-def start_origin(procs, store, *extra):
-    port = free_port()
-    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
-                     "--store", store, *extra])
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(base + "/healthz")
-    return p, base
 
 
 def parse_media(text):

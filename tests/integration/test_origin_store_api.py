@@ -4,18 +4,10 @@ import json
 import threading
 import time
 
-from conftest import binpath, free_port, http, wait_http_ok, parse_metrics
+from conftest import start_origin
+from conftest import http, parse_metrics
 
 T0 = int(time.time()) - 600
-
-
-def start_origin(procs, store, *extra):
-    port = free_port()
-    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
-                     "--store", store, *extra])
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(base + "/healthz")
-    return p, base
 
 
 def put_file(sluice, store, path, start):

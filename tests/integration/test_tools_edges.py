@@ -5,16 +5,8 @@ import subprocess
 
 import pytest
 
-from conftest import SAN_RE, binpath, free_port, http, parse_metrics, wait_http_ok, wait_until
-
-
-def start_origin(procs, store, *extra):
-    port = free_port()
-    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
-                     "--store", store, "--health-interval", "1s", *extra])
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(base + "/healthz")
-    return p, base
+from conftest import start_origin
+from conftest import SAN_RE, binpath, free_port, http, parse_metrics, wait_until
 
 
 def register(base, eid, url, capacity, token=None):

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import SAN_RE, binpath, free_port, http, metric_sum, parse_metrics, wait_http_ok
+from conftest import start_origin
+from conftest import SAN_RE, binpath, free_port, http, metric_sum, parse_metrics
 
 US = 1_000_000
 FAR_FUTURE = "4000000000"
@@ -80,15 +81,6 @@ def check_mp4(path, want_s, tol=1.0):
     head = open(path, "rb").read(1 << 16)
     assert head.find(b"moov") != -1 and head.find(b"moov") < max(head.find(b"mdat"), 1 << 16)
     return dur
-
-
-def start_origin(procs, store, *extra):
-    port = free_port()
-    p = procs.start([binpath("sluice-origin"), "--listen", f"127.0.0.1:{port}",
-                     "--store", store, *extra])
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(base + "/healthz")
-    return p, base
 
 
 def test_export_from_store_trims_to_range(media, sluice, tmp_path):

@@ -6,7 +6,8 @@
 # as they can and write 2 s MPEG-TS segments:
 #   sluice-ingest --input FILE --stream bench --store TMP/store   (hash, fsync, LMDB index)
 #   ffmpeg -i FILE -c copy -f hls -hls_time 2 TMP/hls/out.m3u8   (plain files)
-# CPU seconds = user + sys from /usr/bin/time -f "%U %S", best of RUNS runs each (the
+# CPU seconds = user + sys from wait4() rusage (of timeout(1) and, through it, the
+# command), best of RUNS runs each (the
 # store is initialised before each sluice run; ffmpeg gets an empty directory).
 # Result line (run.sh format):
 #   ingest remux cpu 5min 1080p: sluice X s | ffmpeg hls Y s | ratio Y/X
@@ -30,7 +31,6 @@ if [ -z "$INGEST" ]; then
 	exit 0
 fi
 command -v ffmpeg >/dev/null 2>&1 || { echo "bench: ffmpeg missing (make deps)"; exit 1; }
-[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
 
 if [ ! -s "$INPUT" ]; then
 	mkdir -p "$INPUT_DIR"
@@ -44,18 +44,32 @@ if [ ! -s "$INPUT" ]; then
 	mv "$INPUT.tmp.mp4" "$INPUT"
 fi
 
-# cpu_of LABEL CMD... -> prints "user+sys" seconds of CMD, fails if CMD fails
+# cpu_of LABEL CMD... -> prints "user+sys" seconds of CMD (ms precision, from wait4()
+# rusage; /usr/bin/time only prints centiseconds), fails if CMD fails
 cpu_of()
 {
 	_lab=$1
 	shift
-	if ! timeout "$RUN_TIMEOUT_S" /usr/bin/time -o "$BENCH_TMP/$_lab.time" -f "%U %S" \
-		"$@" >"$BENCH_TMP/$_lab.log" 2>&1; then
+	if ! "$BENCH_PY" -c '
+import os, sys
+pid = os.fork()
+if pid == 0:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+print("%.6f %.6f" % (ru.ru_utime, ru.ru_stime))
+sys.exit(os.waitstatus_to_exitcode(status) != 0)
+' "$BENCH_TMP/$_lab.log" timeout "$RUN_TIMEOUT_S" "$@" >"$BENCH_TMP/$_lab.time"; then
 		echo "ingest: $_lab failed:" >&2
 		tail -n 5 "$BENCH_TMP/$_lab.log" >&2
 		return 1
 	fi
-	tail -n 1 "$BENCH_TMP/$_lab.time" | awk '{ printf "%.2f", $1 + $2 }'
+	tail -n 1 "$BENCH_TMP/$_lab.time" | awk '{ printf "%.3f", $1 + $2 }'
 }
 
 # min2 A B -> the smaller of two decimals
