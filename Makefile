@@ -25,6 +25,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wvla -Wformat=2
 CSTD    := -std=c17 -D_GNU_SOURCE
 OPT     ?= -O2 -g
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 ifeq ($(SANITIZE),1)
 O       := build/san
@@ -135,6 +136,8 @@ build/fuzz/%: tests/fuzz/%.c $$(call fuzz_srcs,$$(call fuzzdir_of,$$*)) $$(wildc
 	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_srcs,$(call fuzzdir_of,$*)) \
 	  $(call ldlibs_of,$(call fuzzdir_of,$*))
 
+fuzz-bins: $(FUZZ_BINS)
+
 fuzz: $(FUZZ_BINS)
 	@sh tests/run-fuzz.sh $(FUZZ_BINS)
 
@@ -145,21 +148,26 @@ web:
 deps:
 	@sh tools/deps.sh
 
-integration: all
-	$(MAKE) SANITIZE=1 all
+integration:
+	$(MAKE) -j$(JOBS) SANITIZE=1 all
 	SLUICE_BIN=$(CURDIR)/build/san/bin sh tests/run-integration.sh
 
 test: deps
-	$(MAKE) all
-	$(MAKE) SANITIZE=1 all unit-bins
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) -j$(JOBS) SANITIZE=1 all unit-bins
 	sh tests/run-unit.sh $(patsubst $(O)/%,build/san/%,$(UNIT_BINS))
+	$(MAKE) -j$(JOBS) fuzz-bins
 	$(MAKE) fuzz
 	SLUICE_BIN=$(CURDIR)/build/san/bin sh tests/run-integration.sh
 
-run: deps all
+# run/bench/test install packages first, then build in a sub-make so that
+# pkg-config flags are computed after the libraries exist (fresh machines).
+run: deps
+	$(MAKE) -j$(JOBS) all
 	sh tools/run.sh
 
-bench: deps all
+bench: deps
+	$(MAKE) -j$(JOBS) all
 	sh tools/bench/run.sh
 
 format:
