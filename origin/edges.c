@@ -787,6 +787,49 @@ out:
 }
 
 int
+edges_snapshots(struct edges *e, const char *track, const struct store_record *recs, size_t n,
+                const struct steer_snap **snaps)
+{
+	uint64_t *seqs = calloc(n ? n : 1, sizeof(*seqs));
+	int rc;
+
+	if (seqs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = recs[i].seq;
+	pthread_mutex_lock(&e->mu);
+	rc = steer_resolve(e->steer, track, seqs, n, snaps);
+	if (rc == 0) {
+		for (size_t i = 0; i < n; i++)
+			steer_snap_ref(snaps[i]);
+	}
+	pthread_mutex_unlock(&e->mu);
+	free(seqs);
+	return rc;
+}
+
+void
+edges_snaps_release(struct edges *e, const struct steer_snap **snaps, size_t n)
+{
+	pthread_mutex_lock(&e->mu);
+	for (size_t i = 0; i < n; i++) {
+		steer_snap_unref(snaps[i]);
+		snaps[i] = NULL;
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+struct metric *
+edges_decision_metric(struct edges *e, const char *edge_id)
+{
+	char labels[STEER_ID_MAX + 16];
+
+	snprintf(labels, sizeof(labels), "edge=\"%s\"", edge_id != NULL ? edge_id : "origin");
+	return metrics_counter(e->metrics, "sluice_origin_steering_decisions_total",
+	                       "Segment URIs listed, by edge chosen", labels);
+}
+
+int
 edges_alternates(struct edges *e, const char *viewer, char ids[][STEER_ID_MAX + 1], size_t k,
                  size_t *n)
 {

@@ -80,6 +80,17 @@ int edges_list_json(struct edges *e, char **out, size_t *len);
 int edges_segment_uris(struct edges *e, const char *track, const struct store_record *recs,
                        size_t n, const char *viewer, const char *pin, const char *origin_base,
                        char ***out);
+/*
+ * The steering snapshot of each listed record of track (first sight
+ * recorded exactly as by edges_segment_uris), each with a reference taken:
+ * snaps[i] stays valid, unchanged and readable without any lock until
+ * edges_snaps_release(snaps, n). Lets a caller cache a window's steering.
+ */
+int edges_snapshots(struct edges *e, const char *track, const struct store_record *recs,
+                    size_t n, const struct steer_snap **snaps);
+void edges_snaps_release(struct edges *e, const struct steer_snap **snaps, size_t n);
+/* sluice_origin_steering_decisions_total{edge=<id>} ("origin" when id is NULL). */
+struct metric *edges_decision_metric(struct edges *e, const char *edge_id);
 /* Ids of the viewer's next k edges after its first choice, current set. */
 int edges_alternates(struct edges *e, const char *viewer, char ids[][STEER_ID_MAX + 1],
                      size_t k, size_t *n);

@@ -4,8 +4,9 @@
  * Model: per request, read records from the store (store_latest for live,
  * store_query for dvr/replay), compute the discontinuity sequence
  * (disc.h), get each segment's URI from the steering state (edges.h), and
- * write the text with the pure writers (playlist.h). Nothing is cached
- * here; the store's read transactions are short and the writers are fast.
+ * write the text with the pure writers (playlist.h). live.m3u8 is served
+ * from the window cache (live.h) when it can be; this uncached path is its
+ * fallback and serves dvr/replay.
  */
 #include "origin/hls.h"
 
@@ -20,6 +21,7 @@
 #include "common/timeutil.h"
 #include "origin/disc.h"
 #include "origin/edges.h"
+#include "origin/live.h"
 #include "origin/playlist.h"
 #include "store/store.h"
 
@@ -55,6 +57,15 @@ viewer_key(struct req *r, char *buf, size_t len)
 	}
 	http_client_addr(r, buf, len);
 	return 0;
+}
+
+/* ?sid= absent or valid. */
+static bool
+sid_valid(struct req *r)
+{
+	const char *sid = http_arg(r, "sid");
+
+	return sid == NULL || sid_ok(sid);
 }
 
 static void
@@ -278,10 +289,15 @@ hls_media(struct req *r, const char *stream, const char *variant, enum http_rout
 
 	if (flag_stream_name(stream) != 0 || flag_variant_name(variant) != 0)
 		return http_error(r, MHD_HTTP_BAD_REQUEST, "bad stream or variant name");
-	if (viewer_key(r, viewer, sizeof(viewer)) != 0)
+	if (!sid_valid(r))
 		return http_error(r, MHD_HTTP_BAD_REQUEST, "bad sid");
 	if (pin != NULL && !edges_valid_id(pin))
 		return http_error(r, MHD_HTTP_BAD_REQUEST, "bad pin");
+	if (kind == ROUTE_LIVE &&
+	    livecache_serve(r->o->live, r, stream, variant, http_arg(r, "sid"), pin, &ret))
+		return ret;
+	if (viewer_key(r, viewer, sizeof(viewer)) != 0)
+		return http_error(r, MHD_HTTP_BAD_REQUEST, "bad sid");
 	rc = load_records(r, stream, variant, kind, &recs, &n, &status, err, sizeof(err));
 	if (rc != 0)
 		return http_error(r, status, "%s", err);

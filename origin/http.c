@@ -22,6 +22,7 @@
 #include "common/token.h"
 
 #define HTTP_HOST_MAX 200
+#define HTTP_EXPOSE   "Content-Length, Content-Range, ETag, X-Sluice-Last-Seq"
 
 static const char *const route_names[ROUTE_COUNT] = {
 	"other", "healthz", "metrics", "streams", "segments", "master", "live", "dvr",
@@ -80,12 +81,39 @@ http_send(struct req *r, unsigned status, struct MHD_Response *resp)
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-	MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-	                        "Content-Length, Content-Range, ETag, X-Sluice-Last-Seq");
+	MHD_add_response_header(resp, "Access-Control-Expose-Headers", HTTP_EXPOSE);
 	count_request(r, status);
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+struct MHD_Response *
+http_response_shared(const char *ctype, const char *cache, char *buf, size_t len)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(buf);
+		return NULL;
+	}
+	if (MHD_add_response_header(resp, "Content-Type", ctype) != MHD_YES ||
+	    MHD_add_response_header(resp, "Cache-Control", cache) != MHD_YES ||
+	    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*") != MHD_YES ||
+	    MHD_add_response_header(resp, "Access-Control-Expose-Headers", HTTP_EXPOSE) !=
+	    MHD_YES) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+enum MHD_Result
+http_send_shared(struct req *r, unsigned status, struct MHD_Response *resp)
+{
+	count_request(r, status);
+	return MHD_queue_response(r->conn, status, resp);
 }
 
 enum MHD_Result

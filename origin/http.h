@@ -42,6 +42,8 @@ struct req {
 	bool head;
 	bool started;                       /* first call done */
 	bool failed;                        /* an early response was queued */
+	bool parked;                        /* suspended by longpoll_park, no response yet */
+	bool resumed;                       /* called again after a park: answer now */
 	size_t body_max;
 	struct sbuf body;
 };
@@ -53,6 +55,16 @@ enum MHD_Result http_send(struct req *r, unsigned status, struct MHD_Response *r
 /* Copy-free send of a malloc'd buffer (ownership passes to MHD). */
 enum MHD_Result http_send_malloc(struct req *r, unsigned status, const char *ctype,
                                  const char *cache, char *buf, size_t len);
+/*
+ * A response that many requests may queue (MHD counts references): buf
+ * (malloc'd, owned by the response from here on, freed on failure too) with
+ * Content-Type, Cache-Control and the CORS headers. NULL on out of memory.
+ * Its creator releases it with MHD_destroy_response when done sharing.
+ */
+struct MHD_Response *http_response_shared(const char *ctype, const char *cache, char *buf,
+                                          size_t len);
+/* Queue a shared response (counts; adds nothing, destroys nothing). */
+enum MHD_Result http_send_shared(struct req *r, unsigned status, struct MHD_Response *resp);
 /* Send a constant string. */
 enum MHD_Result http_send_static(struct req *r, unsigned status, const char *ctype,
                                  const char *text);

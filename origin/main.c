@@ -4,6 +4,7 @@
  *   sluice-origin --listen ADDR:PORT --store DIR [--token T] [--pull-from URL]...
  *                 [--window N] [--health-interval 1s] [--web-dir DIR]
  *                 [--max-range 24h] [--public-url URL] [--max-conns N]
+ *                 [--threads N]
  *
  * Model: main builds the origin context (store, metrics, discontinuity
  * cache, edge registry + prober thread), starts the HTTP daemon, then waits
@@ -29,6 +30,8 @@
 #include "common/timeutil.h"
 #include "origin/disc.h"
 #include "origin/edges.h"
+#include "origin/live.h"
+#include "origin/longpoll.h"
 #include "origin/origin.h"
 #include "origin/server.h"
 #include "store/store.h"
@@ -41,7 +44,7 @@
 
 enum {
 	OPT_LISTEN = 1, OPT_STORE, OPT_TOKEN, OPT_PULL, OPT_WINDOW, OPT_HEALTH, OPT_WEB,
-	OPT_RANGE, OPT_PUBLIC, OPT_CONNS, OPT_HELP,
+	OPT_RANGE, OPT_PUBLIC, OPT_CONNS, OPT_THREADS, OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -55,6 +58,7 @@ static const struct option options[] = {
 	{ "max-range", required_argument, NULL, OPT_RANGE },
 	{ "public-url", required_argument, NULL, OPT_PUBLIC },
 	{ "max-conns", required_argument, NULL, OPT_CONNS },
+	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -66,12 +70,13 @@ usage(FILE *f)
 	        "usage: sluice-origin --store DIR [--listen ADDR:PORT] [--token T]\n"
 	        "                     [--pull-from URL]... [--window N] [--health-interval 1s]\n"
 	        "                     [--web-dir DIR] [--max-range 24h] [--public-url URL]\n"
-	        "                     [--max-conns N]\n"
+	        "                     [--max-conns N] [--threads N]\n"
 	        "  --listen           default " ORIGIN_LISTEN_DFL "\n"
 	        "  --token            bearer token for mutating endpoints (or SLUICE_TOKEN)\n"
 	        "  --window           live playlist segments (default 6)\n"
 	        "  --web-dir          player files (default SLUICE_WEB_DIR, else next to bin/)\n"
-	        "  --public-url       base of the origin's own /seg URIs (default from Host)\n");
+	        "  --public-url       base of the origin's own /seg URIs (default from Host)\n"
+	        "  --threads          HTTP event-loop threads (default: one per core)\n");
 }
 
 static bool
@@ -114,6 +119,16 @@ find_web_dir(const char *flag, char *out, size_t len)
 		memcpy(out, cand, strlen(cand) + 1);
 	else
 		snprintf(out, len, "origin/web");
+}
+
+static unsigned
+default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > SERVER_THREADS_MAX ? SERVER_THREADS_MAX : (unsigned)n;
 }
 
 static void
@@ -159,6 +174,7 @@ main(int argc, char **argv)
 	o.conf.window = ORIGIN_WINDOW_DFL;
 	o.conf.max_range_us = ORIGIN_MAX_RANGE_US;
 	o.conf.threads_max = SERVER_CONNS_DFL;
+	o.conf.threads = default_threads();
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN: listen = optarg; break;
@@ -186,6 +202,13 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.conf.threads_max = (unsigned)v;
+			break;
+		case OPT_THREADS:
+			if (flag_int(optarg, 1, SERVER_THREADS_MAX, &v) != 0) {
+				fprintf(stderr, "sluice-origin: --threads: 1..%d\n", SERVER_THREADS_MAX);
+				return 2;
+			}
+			o.conf.threads = (unsigned)v;
 			break;
 		case OPT_HELP: usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -258,6 +281,12 @@ main(int argc, char **argv)
 	rc = edges_new(o.store, o.metrics, o.conf.health_interval_us, &o.edges);
 	if (rc != 0)
 		goto out;
+	rc = livecache_new(&o, &o.live);
+	if (rc != 0)
+		goto out;
+	rc = longpoll_new(o.store, &o.longpoll);
+	if (rc != 0)
+		goto out;
 	rc = edges_start(o.edges);
 	if (rc != 0) {
 		log_error("start edge prober: %s", strerror(-rc));
@@ -276,7 +305,10 @@ main(int argc, char **argv)
 	status = 0;
 out:
 	o.stopping = 1;
+	longpoll_stop(o.longpoll);          /* parked long polls answer now */
 	server_stop(&d);
+	longpoll_free(&o.longpoll);
+	livecache_free(&o.live);            /* releases steering snapshots: before edges */
 	edges_free(&o.edges);
 	disc_free(&o.disc);
 	metrics_free(&o.metrics);

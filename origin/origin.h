@@ -27,6 +27,8 @@ struct metrics;
 struct metric;
 struct edges;
 struct disc;
+struct longpoll;
+struct livecache;
 
 struct origin_conf {
 	char host[ORIGIN_HOST_MAX + 1];
@@ -39,6 +41,7 @@ struct origin_conf {
 	const char *web_dir;
 	const char *public_url;             /* NULL = from the Host header */
 	unsigned threads_max;               /* connection limit */
+	unsigned threads;                   /* event-loop threads (MHD thread pool) */
 };
 
 struct origin {
@@ -47,6 +50,8 @@ struct origin {
 	struct metrics *metrics;
 	struct edges *edges;
 	struct disc *disc;
+	struct longpoll *longpoll;          /* parked change-feed requests */
+	struct livecache *live;             /* live.m3u8 windows and rendered responses */
 	volatile int stopping;
 	/* requests_total{route,status}, registered lazily (same handle on races) */
 	_Atomic(struct metric *) req_metric[ORIGIN_ROUTES][ORIGIN_STATUSES];

@@ -53,6 +53,14 @@ int
 playlist_media(const struct store_record *recs, size_t n, const char *const *uris,
                const struct playlist_media_opts *opts, char **out, size_t *outlen)
 {
+	return playlist_media_holes(recs, n, uris, opts, out, outlen, NULL);
+}
+
+int
+playlist_media_holes(const struct store_record *recs, size_t n, const char *const *uris,
+                     const struct playlist_media_opts *opts, char **out, size_t *outlen,
+                     size_t *holes)
+{
 	struct sbuf b;
 	char when[TIME_RFC3339_LEN];
 
@@ -80,9 +88,13 @@ playlist_media(const struct store_record *recs, size_t n, const char *const *uri
 			when[0] = '\0';
 		if (when[0] != '\0')
 			sbuf_printf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", when);
-		sbuf_printf(&b, "#EXTINF:%" PRId64 ".%03" PRId64 ",\n%s\n",
+		sbuf_printf(&b, "#EXTINF:%" PRId64 ".%03" PRId64 ",\n",
 		            (int64_t)(r->duration_us / TIME_US_PER_SEC),
-		            (int64_t)((r->duration_us % TIME_US_PER_SEC) / 1000), uris[i]);
+		            (int64_t)((r->duration_us % TIME_US_PER_SEC) / 1000));
+		if (holes != NULL)
+			holes[i] = b.len;
+		sbuf_puts(&b, uris[i]);
+		sbuf_puts(&b, "\n");
 	}
 	if (opts->kind == PLAYLIST_VOD)
 		sbuf_puts(&b, "#EXT-X-ENDLIST\n");

@@ -55,6 +55,15 @@ unsigned playlist_target_duration(const struct store_record *recs, size_t n);
 int playlist_media(const struct store_record *recs, size_t n, const char *const *uris,
                    const struct playlist_media_opts *opts, char **out, size_t *outlen);
 
+/*
+ * playlist_media, and when holes is non-NULL also holes[i] = the offset in
+ * *out where uris[i] starts (a caller can splice a prefix, e.g. a base URL,
+ * in front of each URI).
+ */
+int playlist_media_holes(const struct store_record *recs, size_t n, const char *const *uris,
+                         const struct playlist_media_opts *opts, char **out, size_t *outlen,
+                         size_t *holes);
+
 struct playlist_variant {
 	uint64_t bandwidth;                 /* bit/s; 0 is written as 1 */
 	uint32_t width, height;             /* 0 = RESOLUTION omitted */

@@ -1,11 +1,14 @@
 /*
  * server.c — MHD daemon setup, per-request context and routing.
  *
- * Model: MHD calls on_request() on the connection's own thread, first with
+ * Model: an epoll event loop per thread of a pool of --threads threads
+ * (default: one per core); a handler never blocks for long (a change-feed
+ * long poll parks its connection, longpoll.h). MHD calls on_request() first with
  * the headers (we allocate struct req, route it, check auth and declared
  * body size), then with body chunks (appended to req->body up to
  * req->body_max; past it the rest is discarded and 413 answered), then a
  * last time with no data, when the handler runs and queues its response.
+ * A parked request is called once more after its resume and answered then.
  * on_completed() frees the req. Nothing is shared between requests except
  * the origin context.
  */
@@ -204,10 +207,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->body_max = body_limit(url);
 		sbuf_init(&r->body);
 		*con_cls = box;
-		if (is_get(method) || strcmp(method, "OPTIONS") == 0) {
-			r->failed = true;       /* answered now; later calls do nothing */
-			return dispatch(r);
-		}
+		/* GET/HEAD/OPTIONS are answered on the next call: a response queued
+		 * on this first call counts as "early" and makes MHD close the
+		 * connection (no keep-alive) */
+		if (is_get(method) || strcmp(method, "OPTIONS") == 0)
+			return MHD_YES;
 		r->route = guess_route(url);
 		if (!http_authorized(r)) {
 			r->failed = true;
@@ -224,6 +228,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (box->magic != REQ_MAGIC)
 		return MHD_NO;
 	r = &box->r;
+	if (r->parked) {
+		/* resumed by the long-poll waiter: answer now, without waiting again */
+		r->parked = false;
+		r->resumed = true;
+		return dispatch(r);
+	}
 	if (*upload_data_size > 0) {
 		if (!r->failed && r->body.len + *upload_data_size <= r->body_max)
 			sbuf_append(&r->body, upload_data, *upload_data_size);
@@ -283,8 +293,8 @@ server_start(struct origin *o, struct MHD_Daemon **out)
 {
 	struct addrinfo hints, *ai = NULL;
 	char port[8];
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-	                 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct MHD_Daemon *d;
 	int rc;
 
@@ -304,8 +314,11 @@ server_start(struct origin *o, struct MHD_Daemon **out)
 	d = MHD_start_daemon(flags, o->conf.port, NULL, NULL, on_request, o,
 	                     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, o,
 	                     MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	                     MHD_OPTION_THREAD_POOL_SIZE, o->conf.threads > 1 ? o->conf.threads : 0u,
 	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->conf.threads_max,
+	                     MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)SERVER_BACKLOG,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_CONN_TIMEOUT_S,
+	                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, o,
 	                     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	                     MHD_OPTION_END);

@@ -357,3 +357,16 @@ steer_resolve(struct steer *st, const char *key, const uint64_t *seqs, size_t n,
 	}
 	return 0;
 }
+
+void
+steer_snap_ref(const struct steer_snap *s)
+{
+	if (s != NULL)
+		((struct steer_snap *)s)->refs++;
+}
+
+void
+steer_snap_unref(const struct steer_snap *s)
+{
+	snap_unref((struct steer_snap *)s);
+}

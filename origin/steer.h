@@ -86,4 +86,12 @@ const struct steer_snap *steer_current(const struct steer *st);
 int steer_resolve(struct steer *st, const char *key, const uint64_t *seqs, size_t n,
                   const struct steer_snap **snaps);
 
+/*
+ * Take / drop a reference on a snapshot (under the same lock as the other
+ * calls). A referenced snapshot stays valid and unchanged across later calls
+ * and may be read without the lock (snapshots are immutable).
+ */
+void steer_snap_ref(const struct steer_snap *s);
+void steer_snap_unref(const struct steer_snap *s);
+
 #endif

@@ -1,7 +1,9 @@
 /*
  * storeapi.c — /store/v1 handlers.
  *
- * Model: stateless; each handler makes short store calls. Change feeds and
+ * Model: stateless; each handler makes short store calls. A change-feed
+ * request with nothing to send parks its connection (longpoll.h) and is
+ * answered when MHD calls the handler again after the resume. Change feeds and
  * record batches are built as NDJSON / parsed line by line from the
  * request body buffer. No state of its own.
  */
@@ -17,6 +19,7 @@
 #include "common/flags.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "origin/longpoll.h"
 #include "origin/seg.h"
 #include "store/store.h"
 
@@ -45,17 +48,16 @@ changes(struct req *r)
 		return http_error(r, MHD_HTTP_BAD_REQUEST, "bad wait (0..%lld s)",
 		                  STOREAPI_WAIT_MAX_US / TIME_US_PER_SEC);
 	rc = store_changes(r->o->store, (uint64_t)since, (size_t)limit, &ch, &n, &last);
-	if (rc == 0 && n == 0 && wait_us > 0) {
+	if (rc == 0 && n == 0 && wait_us > 0 && !r->resumed && !r->o->stopping) {
+		/* park the connection; the long-poll waiter resumes it and MHD calls us again */
 		metric_inc(r->o->changes_waits);
-		rc = store_changes_wait(r->o->store, (uint64_t)since, (int)(wait_us / 1000),
-		                        &r->o->stopping);
-		if (rc == 0) {
-			free(ch);
-			ch = NULL;
-			rc = store_changes(r->o->store, (uint64_t)since, (size_t)limit, &ch, &n, &last);
-		} else if (rc == -ETIMEDOUT || rc == -EINTR) {
-			rc = store_last_seq(r->o->store, &last);
+		free(ch);
+		if (longpoll_park(r->o->longpoll, r->conn, (uint64_t)since,
+		                  time_mono_us() + wait_us) == 0) {
+			r->parked = true;
+			return MHD_YES;
 		}
+		ch = NULL;
 	}
 	if (rc != 0) {
 		free(ch);

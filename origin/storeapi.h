@@ -9,9 +9,9 @@
  *   POST /store/v1/records                            NDJSON records (or
  *        change lines with "op"); 409 when a record's blob is missing
  *   GET  /store/v1/info                               node, last_seq, counts
- * The long poll blocks only its own connection thread (the daemon runs a
- * thread per connection) and holds no LMDB transaction while waiting; it
- * returns early at shutdown.
+ * The long poll blocks no thread: the connection is parked (suspended,
+ * longpoll.h) and answered when a change arrives or the wait ends; no LMDB
+ * transaction is held while waiting; it returns early at shutdown.
  */
 #ifndef SLUICE_ORIGIN_STOREAPI_H
 #define SLUICE_ORIGIN_STOREAPI_H
