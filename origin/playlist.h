@@ -18,7 +18,7 @@
  * listed segment; the caller computes it (origin/disc.h) and passes it in.
  *
  * Errors: 0, -EINVAL (bad argument: no segments, NULL URI, non-positive
- * duration), -ENOMEM.
+ * duration), -E2BIG (text longer than SBUF_MAX), -ENOMEM.
  */
 #ifndef SLUICE_ORIGIN_PLAYLIST_H
 #define SLUICE_ORIGIN_PLAYLIST_H
