@@ -23,6 +23,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <libavutil/log.h>
 
 #include "common/flags.h"
@@ -35,6 +36,7 @@
 #include "ingest/pipeline.h"
 #include "ingest/restream.h"
 #include "ingest/transcode.h"
+#include "store/replicate.h"
 #include "store/store.h"
 
 #define DEFAULT_SEGMENT_US (2 * 1000000LL)
@@ -45,6 +47,7 @@
 #define BITRATE_WINDOW_US 1000000LL
 #define OUT_OFFSET0_US (10 * 1000000LL) /* TS time of the first session's origin */
 #define SESSION_OK_US (5 * 1000000LL)   /* a session this long resets the back-off */
+#define PUSH_DRAIN_US (30 * 1000000LL)  /* --push-to: time to send what is left at exit */
 
 enum { OPT_INPUT = 256, OPT_STREAM, OPT_VARIANT, OPT_STORE, OPT_SEGMENT, OPT_TENANT,
        OPT_DEVICE, OPT_TRANSCODE, OPT_REALTIME, OPT_LOOP, OPT_LISTEN, OPT_PUSH_TO,
@@ -394,6 +397,52 @@ run(struct ctx *c)
 	return 0;
 }
 
+/* --push-to: follow the store's change log into the peer (store/replicate.h). */
+static int
+push_start(struct ctx *c, struct repl **out)
+{
+	struct repl_conf rc = { .src = c->o.store, .dst = c->o.push_to, .src_store = c->store,
+	                        .token = flag_or_env(NULL, "SLUICE_TOKEN", NULL),
+	                        .follow = true, .metrics = c->metrics };
+	int r = repl_new(&rc, out);
+
+	if (r == 0)
+		r = repl_start(*out);
+	if (r < 0) {
+		log_error("--push-to \"%s\": %s", c->o.push_to, strerror(-r));
+		repl_free(out);
+		return r;
+	}
+	log_info("pushing to %s", c->o.push_to);
+	return 0;
+}
+
+/* At exit: send what is left (bounded by PUSH_DRAIN_US), then stop. */
+static int
+push_finish(struct repl *p)
+{
+	int64_t end = time_mono_us() + PUSH_DRAIN_US;
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = SLEEP_SLICE_US * 1000 };
+	struct repl_stats st;
+	int r;
+
+	repl_drain(p);
+	while (!repl_finished(p) && time_mono_us() < end)
+		nanosleep(&ts, NULL);
+	repl_stop(p);
+	r = repl_join(p);
+	repl_get_stats(p, &st);
+	if (st.cursor < st.peer_last_seq || r < 0) {
+		log_error("--push-to: %" PRIu64 " changes not sent (%s)",
+		          st.peer_last_seq - (st.cursor < st.peer_last_seq ? st.cursor : 0),
+		          repl_error(p)[0] ? repl_error(p) : "time limit");
+		return -EIO;
+	}
+	log_info("--push-to: sent %" PRIu64 " records, %" PRIu64 " blobs; cursor %" PRIu64,
+	         st.records, st.blobs, st.cursor);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -403,8 +452,9 @@ main(int argc, char **argv)
 	uint16_t port;
 	pthread_t sigt;
 	sigset_t set;
+	struct repl *pusher = NULL;
 	int rc = 1, r;
-	bool sig_started = false;
+	bool sig_started = false, curl_started = false;
 
 	memset(&c, 0, sizeof(c));
 	log_init("sluice-ingest", LOG_INFO);
@@ -412,8 +462,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (c.o.push_to != NULL) {
-		fprintf(stderr, "sluice-ingest: --push-to: not implemented yet\n");
+	if (c.o.push_to != NULL && !repl_is_url(c.o.push_to)) {
+		fprintf(stderr, "sluice-ingest: --push-to \"%s\": want http(s)://host[:port]\n",
+		        c.o.push_to);
 		return 2;
 	}
 	if (c.o.listen != NULL &&
@@ -439,6 +490,13 @@ main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 	setup_metrics(&c);
+	if (c.o.push_to != NULL) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_error("libcurl: global init failed");
+			goto out;
+		}
+		curl_started = true;
+	}
 	r = store_open(c.o.store, STORE_OPEN_CREATE, &c.store);
 	if (r < 0) {
 		log_error("open store \"%s\": %s", c.o.store, strerror(-r));
@@ -446,12 +504,19 @@ main(int argc, char **argv)
 	}
 	if (c.o.listen != NULL && httpd_start(host, port, c.metrics, &h) < 0)
 		goto out;
+	if (c.o.push_to != NULL && push_start(&c, &pusher) < 0)
+		goto out;
 	if (c.o.nrestream > 0 &&
 	    restream_new(c.o.restream, c.o.nrestream, c.metrics, &c.restream) < 0)
 		goto out;
 	rc = run(&c);
+	if (pusher != NULL && push_finish(pusher) < 0 && rc == 0)
+		rc = 1;
 	log_info("exiting with status %d", rc);
 out:
+	repl_free(&pusher);
+	if (curl_started)
+		curl_global_cleanup();
 	restream_free(&c.restream);
 	httpd_stop(&h);
 	store_close(&c.store);

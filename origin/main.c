@@ -34,6 +34,7 @@
 #include "origin/longpoll.h"
 #include "origin/origin.h"
 #include "origin/server.h"
+#include "store/replicate.h"
 #include "store/store.h"
 
 #define ORIGIN_LISTEN_DFL   "0.0.0.0:8080"
@@ -41,6 +42,7 @@
 #define ORIGIN_HEALTH_MIN   (50LL * 1000)
 #define ORIGIN_HEALTH_MAX   (3600LL * 1000000)
 #define ORIGIN_URL_MAX      255
+#define ORIGIN_PULL_MAX     16          /* --pull-from peers */
 
 enum {
 	OPT_LISTEN = 1, OPT_STORE, OPT_TOKEN, OPT_PULL, OPT_WINDOW, OPT_HEALTH, OPT_WEB,
@@ -166,6 +168,8 @@ main(int argc, char **argv)
 	struct MHD_Daemon *d = NULL;
 	sigset_t sigs;
 	long long v;
+	const char *pull_from[ORIGIN_PULL_MAX];
+	struct repl *pullers[ORIGIN_PULL_MAX] = { NULL };
 	size_t npull = 0;
 	int opt, sig = 0, rc, status = 1;
 
@@ -181,9 +185,12 @@ main(int argc, char **argv)
 		case OPT_STORE: store_dir = optarg; break;
 		case OPT_TOKEN: token = optarg; break;
 		case OPT_PULL:
-			npull++;
-			log_warn("--pull-from \"%s\": replication client not implemented yet; ignored",
-			         optarg);
+			if (npull >= ORIGIN_PULL_MAX || !repl_is_url(optarg)) {
+				fprintf(stderr, "sluice-origin: --pull-from: at most %d http(s) URLs\n",
+				        ORIGIN_PULL_MAX);
+				return 2;
+			}
+			pull_from[npull++] = optarg;
 			break;
 		case OPT_WINDOW:
 			if (flag_int(optarg, 1, ORIGIN_WINDOW_MAX, &v) != 0) {
@@ -253,7 +260,6 @@ main(int argc, char **argv)
 	find_web_dir(web_flag, web_dir, sizeof(web_dir));
 	o.conf.web_dir = web_dir;
 	o.conf.store_dir = store_dir;
-	(void)npull;
 
 	/* Signals: handled by sigwait() here only; SIGPIPE ignored. */
 	signal(SIGPIPE, SIG_IGN);
@@ -295,6 +301,19 @@ main(int argc, char **argv)
 	rc = server_start(&o, &d);
 	if (rc != 0)
 		goto out;
+	for (size_t i = 0; i < npull; i++) {
+		struct repl_conf rc_pull = { .src = pull_from[i], .dst = store_dir,
+		                             .dst_store = o.store, .token = o.conf.token,
+		                             .follow = true, .metrics = o.metrics };
+		rc = repl_new(&rc_pull, &pullers[i]);
+		if (rc == 0)
+			rc = repl_start(pullers[i]);
+		if (rc != 0) {
+			log_error("--pull-from \"%s\": %s", pull_from[i], strerror(-rc));
+			goto out;
+		}
+		log_info("pulling from %s", pull_from[i]);
+	}
 	log_info("listening on http://%s:%u (store %s, web %s%s)", o.conf.host,
 	         (unsigned)o.conf.port, store_dir, web_dir, o.conf.token ? ", token set" : "");
 	do {
@@ -305,6 +324,11 @@ main(int argc, char **argv)
 	status = 0;
 out:
 	o.stopping = 1;
+	for (size_t i = 0; i < npull; i++)
+		if (pullers[i] != NULL)
+			repl_stop(pullers[i]);    /* all at once; repl_free joins */
+	for (size_t i = 0; i < npull; i++)
+		repl_free(&pullers[i]);
 	longpoll_stop(o.longpoll);          /* parked long polls answer now */
 	server_stop(&d);
 	longpoll_free(&o.longpoll);

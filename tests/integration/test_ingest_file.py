@@ -114,6 +114,6 @@ def test_bad_flags(tmp_path):
         assert cp.returncode == 2, (args, cp.stderr)
         assert "usage" in cp.stderr
     cp = run_ingest([exe, "--input", "a", "--stream", "x", "--store", tmp_path,
-                     "--push-to", "http://127.0.0.1:1/"])
+                     "--push-to", "ftp://127.0.0.1:1/"])
     assert cp.returncode == 2
-    assert "not implemented yet" in cp.stderr
+    assert "--push-to" in cp.stderr

@@ -1,0 +1,2 @@
+# store/module.mk — libstore also holds the replication client (libcurl).
+PKGS_store += libcurl
