@@ -10,7 +10,7 @@ python3 python3-pytest python3-gi gir1.2-gst-rtsp-server-1.0
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
 ffmpeg prometheus nginx libnginx-mod-rtmp varnish wrk curl
-chromium iproute2 procps psmisc time"
+chromium iproute2 procps psmisc time socat"
 # Node.js: any installed node+npm will do; otherwise Debian's.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""

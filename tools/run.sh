@@ -37,7 +37,7 @@ wait_port() {
 		sleep 0.1
 	done
 }
-start origin "$BIN/sluice-origin" --listen "127.0.0.1:$OP" --store "$VAR/origin"
+start origin "$BIN/sluice-origin" --listen "127.0.0.1:$OP" --store "$VAR/origin" --size 1280x720 --fps 25
 wait_port "$OP"
 for e in "edge1:$E1" "edge2:$E2"; do
 	id=${e%%:*}; port=${e#*:}
@@ -51,12 +51,14 @@ start ingest "$BIN/sluice-ingest" --input "lavfi:testsrc2=size=1280x720:rate=30"
 	--stream demo --store "$VAR/origin" --segment 2s --realtime
 if [ -x "$BIN/sluice-canvas" ]; then
 	start canvas "$BIN/sluice-canvas" --listen 127.0.0.1:1234 --http 127.0.0.1:8083 \
-		--store "$VAR/origin"
+		--store "$VAR/origin" --size 1280x720 --fps 25
 fi
 echo
 echo "sluice is running. Open the player:  http://127.0.0.1:$OP/"
 echo "  live playlist:  http://127.0.0.1:$OP/hls/demo/src/live.m3u8"
 echo "  edges:          http://127.0.0.1:$OP/api/v1/edges"
+[ -x "$BIN/sluice-canvas" ] &&
+	echo "  canvas:         paint on 127.0.0.1:1234, http://127.0.0.1:8083/snapshot.png"
 echo "Press Ctrl-C to stop."
 while :; do
 	for p in $pids; do

@@ -15,6 +15,7 @@
 # Cold case: 64 clients ask at once for 20 never-fetched 256 KiB objects (each client all
 # 20, starting at a different one); upstream requests counted per object (goal: exactly one)
 # and time to serve all 1280; ratio = anchor time / sluice time.
+# BENCH_SIZES (default "4K 256K 2M") picks the warm sizes; BENCH_COLD=0 skips the cold case.
 # Runs on 127.0.0.1 only; every process is stopped on exit.
 set -eu
 BENCH_DURATION=${BENCH_DURATION:-3}
@@ -27,7 +28,12 @@ COLD_CLIENTS=64
 COLD_SIZE=262144
 COLD_TIMEOUT_S=60
 BENCH_UPSTREAM_RATE=${BENCH_UPSTREAM_RATE:-32m}
-SIZES="4KiB:4096 256KiB:262144 2MiB:2097152"
+SIZES=""
+for _s in 4KiB:4096 256KiB:262144 2MiB:2097152; do
+	case " ${BENCH_SIZES:-4K 256K 2M} " in
+	*" ${_s%%iB:*} "*) SIZES="$SIZES $_s" ;;
+	esac
+done
 T=$BENCH_TMP
 WWW=$T/www
 mkdir -p "$WWW/seg"
@@ -175,6 +181,10 @@ for wc in $WARM_CIDS; do
 done
 
 # --- cold: 64 clients, 20 new objects at once ---
+if [ "${BENCH_COLD:-1}" = 0 ]; then
+	echo "edge: cold case skipped (BENCH_COLD=0)"
+	exit 0
+fi
 # cold_run PORT CIDS... -> sets COLD_TXT, COLD_SECS, COLD_UP, COLD_MAX
 cold_run()
 {

@@ -1,15 +1,15 @@
 #!/bin/sh
 # tools/bench/run.sh - `make bench`: every benchmark beside its anchor, in one run.
 #
-# Runs tools/bench/<part>.sh for part in store, ingest, origin, edge (a missing script is
+# Runs tools/bench/<part>.sh for part in store, ingest, origin, edge, canvas (a missing script is
 # noted and skipped), prints each one's output as it comes, then a summary table of every
 # result line that carries "| ratio X" (ratio > 1: sluice ahead of the anchor).
 # Environment: SLUICE_BIN (binaries dir, default bin/), BENCH_DURATION (seconds per wrk run,
 # default 5), BENCH_THREADS (2), BENCH_CONNS (64), BENCH_PARTS (default "store ingest origin
-# edge"), BENCH_PART_TIMEOUT_S (default 300, per part).
+# edge canvas"), BENCH_PART_TIMEOUT_S (default 300, per part).
 set -u
 dir=$(cd "$(dirname "$0")" && pwd)
-parts=${BENCH_PARTS:-store ingest origin edge}
+parts=${BENCH_PARTS:-store ingest origin edge canvas}
 part_timeout=${BENCH_PART_TIMEOUT_S:-300}
 log=$(mktemp "${TMPDIR:-/tmp}/sluice-bench-run.XXXXXX")
 trap 'rm -f "$log" "$log.rc"' EXIT
