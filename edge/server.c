@@ -14,8 +14,13 @@
  *
  * A connection alternates READING (parse from its input buffer), WAITING
  * (a miss is with the fetcher) and SENDING (one response in flight: a
- * sendmsg of [header, body] from a refcounted cache entry, or a header then
- * file->pipe->socket splices from the disk tier). Pipelined requests stay in
+ * sendmsg of [header, body] from a refcounted cache entry; for memfd-backed
+ * entries of EDGE_SPLICE_MIN or more, send(header, MSG_MORE) + sendfile(2)
+ * straight from the ring thread (sockets are O_NONBLOCK; a full socket arms
+ * a one-shot POLLOUT), since io_uring runs every splice in an io-wq worker
+ * and the hand-offs cost more than the copy they save; disk-tier files go
+ * header, then file->pipe->socket io_uring splices, which may block on the
+ * disk and so belong in io-wq). Pipelined requests stay in
  * the input buffer until the previous response is sent. Received bytes are
  * copied out of a provided buffer into the input buffer at once and the
  * buffer goes back to the ring; when the input buffer is full, up to
@@ -32,6 +37,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -41,6 +47,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -66,7 +73,9 @@
 #define EDGE_IDLE_US (75 * 1000000LL)
 #define EDGE_HEADER_US (15 * 1000000LL)
 #define EDGE_PIPE_SIZE (256u << 10) /* asked for; the kernel may give less */
-#define EDGE_SPLICE_MIN (64u << 10) /* memfd-backed bodies this large are spliced */
+#define EDGE_SPLICE_MIN (64u << 10) /* memfd-backed bodies this large go by sendfile */
+#define EDGE_SENDFILE_CHUNK (4u << 20) /* most bytes per sendfile(2) call */
+#define EDGE_PUMP_DEPTH_MAX 8          /* nested direct sends (pipelining) before a POLLOUT */
 #define EDGE_LISTEN_BACKLOG 4096
 
 enum op {
@@ -77,22 +86,24 @@ enum op {
 	OP_ACCEPT = 5,
 	OP_EVENTFD = 6,
 	OP_TIMER = 7,
+	OP_POLLOUT = 8,
 };
-#define OP_MASK 7u
+#define OP_MASK 15u /* struct conn and struct ethread are 16-byte aligned */
+#define EDGE_OBJ_ALIGN 16
 
 enum cstate { C_READING = 0, C_WAITING = 1, C_SENDING = 2 };
 
 struct ethread;
 
 struct conn {
-	uint32_t magic;
+	_Alignas(EDGE_OBJ_ALIGN) uint32_t magic;
 	uint32_t gen;
 	struct ethread *t;
 	int fd;
 	int pipefd[2];
 	int file_fd;
 	enum cstate state;
-	bool recv_armed, send_busy, splice_busy, closing, peer_closed, close_after;
+	bool recv_armed, send_busy, splice_busy, poll_busy, closing, peer_closed, close_after;
 	bool recv_stopped, in_rearm;
 	int64_t last_us;
 
@@ -114,6 +125,10 @@ struct conn {
 	uint32_t pipe_bytes;
 	uint32_t pipe_cap;
 	bool file_owned;
+	bool direct;       /* header by send(2), body by sendfile(2), POLLOUT waits */
+	uint32_t hdr_off;  /* direct: header bytes already sent */
+	uint32_t hdr_len;
+	uint8_t pump_depth;
 	uint64_t sent;
 	int status;
 	bool is_head;
@@ -129,7 +144,7 @@ struct done_q {
 };
 
 struct ethread {
-	uint32_t magic;
+	_Alignas(EDGE_OBJ_ALIGN) uint32_t magic;
 	int idx;
 	struct edge_server *s;
 	struct io_uring ring;
@@ -403,7 +418,7 @@ conn_alloc(struct ethread *t, int fd)
 	} else {
 		if (t->nalloc >= EDGE_MAX_CONNS)
 			return NULL;
-		c = malloc(sizeof(*c));
+		c = aligned_alloc(EDGE_OBJ_ALIGN, sizeof(*c));
 		if (c == NULL)
 			return NULL;
 		c->gen = 0;
@@ -442,6 +457,7 @@ release_response(struct conn *c)
 	c->file_owned = false;
 	c->file_left = 0;
 	c->pipe_bytes = 0;
+	c->direct = false;
 }
 
 static void
@@ -450,7 +466,7 @@ conn_maybe_free(struct conn *c)
 	struct ethread *t = c->t;
 
 	if (c->magic != EDGE_CONN_MAGIC || !c->closing || c->recv_armed || c->send_busy ||
-	    c->splice_busy)
+	    c->splice_busy || c->poll_busy)
 		return; /* not closing, still busy, or already back in the pool */
 	release_response(c);
 	close(c->fd);
@@ -670,16 +686,124 @@ start_splice(struct conn *c, size_t hlen, int fd, bool owned, uint64_t first, ui
 	start_send(c, hlen, NULL, 0, len ? MSG_MORE : 0);
 }
 
+static void direct_pump(struct conn *c);
+static void splice_out(struct conn *c);
+static void response_done(struct conn *c);
+
+static void
+arm_pollout(struct conn *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(c->t);
+	io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+	io_uring_sqe_set_data64(sqe, ud(c, OP_POLLOUT));
+	c->poll_busy = true;
+}
+
+/*
+ * Header by send(MSG_MORE), body by sendfile(2) from the memfd, both
+ * non-blocking from this thread (the socket is O_NONBLOCK); a full socket
+ * buffer arms a one-shot POLLOUT and the pump resumes on its completion.
+ * Zero-copy without io_uring's splice, which always runs in io-wq workers.
+ */
+static void
+start_direct(struct conn *c, size_t hlen, int fd, uint64_t first, uint64_t len)
+{
+	c->direct = true;
+	c->file_fd = fd;
+	c->file_owned = false;
+	c->file_off = first;
+	c->file_left = len;
+	c->hdr_off = 0;
+	c->hdr_len = (uint32_t)hlen;
+	c->sent = 0;
+	c->state = C_SENDING;
+	/* Pipelined hits would otherwise nest pump -> done -> parse -> pump. */
+	if (c->pump_depth >= EDGE_PUMP_DEPTH_MAX) {
+		arm_pollout(c);
+		return;
+	}
+	c->pump_depth++;
+	direct_pump(c);
+	c->pump_depth--;
+}
+
+static void
+direct_pump(struct conn *c)
+{
+	struct edge_server *s = c->t->s;
+	uint64_t done = 0;
+	ssize_t n;
+
+	for (;;) {
+		if (c->hdr_off < c->hdr_len) {
+			n = send(c->fd, c->hdr + c->hdr_off, c->hdr_len - c->hdr_off,
+			         MSG_DONTWAIT | MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0));
+			if (n > 0)
+				c->hdr_off += (uint32_t)n;
+		} else if (c->file_left > 0) {
+			off_t off = (off_t)c->file_off;
+			size_t want = c->file_left > EDGE_SENDFILE_CHUNK ? EDGE_SENDFILE_CHUNK
+			                                                 : (size_t)c->file_left;
+			n = sendfile(c->fd, c->file_fd, &off, want);
+			if (n > 0) {
+				c->file_off += (uint64_t)n;
+				c->file_left -= (uint64_t)n;
+			} else if (n == 0) {
+				n = -1;
+				errno = EIO; /* the file is shorter than its index entry */
+			}
+		} else {
+			break;
+		}
+		if (n > 0) {
+			done += (uint64_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (done)
+			metric_add(s->bytes_sent, (double)done);
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			arm_pollout(c);
+			return;
+		}
+		if (errno != EPIPE && errno != ECONNRESET)
+			log_warn("sendfile: %s", strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (done)
+		metric_add(s->bytes_sent, (double)done);
+	response_done(c);
+}
+
+static void
+on_pollout(struct conn *c, int res)
+{
+	c->poll_busy = false;
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	if (c->direct)
+		direct_pump(c);
+	else
+		splice_out(c);
+}
+
 /* Takes the caller's reference to e. */
 static void
 respond_entry(struct conn *c, struct cache_entry *e)
 {
 	uint64_t first = 0, len = 0;
-	bool splice = e->fd >= 0 && !c->is_head && e->size >= EDGE_SPLICE_MIN && ensure_pipe(c);
 	size_t hlen = seg_header(c, e->cid, e->size, &first, &len);
 	c->e = e;
-	if (splice && len >= EDGE_SPLICE_MIN) {
-		start_splice(c, hlen, e->fd, false, first, len);
+	if (e->fd >= 0 && len >= EDGE_SPLICE_MIN) {
+		start_direct(c, hlen, e->fd, first, len);
 		return;
 	}
 	start_send(c, hlen, len ? e->data + first : NULL, (size_t)len, 0);
@@ -1072,6 +1196,10 @@ on_splice(struct conn *c, enum op op, int res)
 		conn_maybe_free(c);
 		return;
 	}
+	if (op == OP_SPLICE_OUT && res == -EAGAIN) {
+		arm_pollout(c); /* the socket is O_NONBLOCK: wait for room, then go on */
+		return;
+	}
 	if (res <= 0) {
 		if (res < 0 && res != -EPIPE && res != -ECONNRESET)
 			log_warn("splice: %s", strerror(-res));
@@ -1101,7 +1229,7 @@ arm_accept(struct ethread *t)
 	if (t->accept_armed || !t->accepting)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(t);
-	io_uring_prep_multishot_accept(sqe, t->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_prep_multishot_accept(sqe, t->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	io_uring_sqe_set_data64(sqe, ud(t, OP_ACCEPT));
 	t->accept_armed = true;
 }
@@ -1272,6 +1400,9 @@ handle_cqe(struct ethread *t, struct io_uring_cqe *cqe)
 	case OP_SPLICE_OUT:
 		on_splice(c, op, cqe->res);
 		break;
+	case OP_POLLOUT:
+		on_pollout(c, cqe->res);
+		break;
 	default:
 		abort();
 	}
@@ -1377,7 +1508,7 @@ thread_cleanup(struct ethread *t)
 	while (t->active) {
 		struct conn *c = t->active;
 		c->closing = true;
-		c->recv_armed = c->send_busy = c->splice_busy = false;
+		c->recv_armed = c->send_busy = c->splice_busy = c->poll_busy = false;
 		c->held_n = 0;
 		conn_maybe_free(c);
 	}
@@ -1405,8 +1536,8 @@ thread_main(void *arg)
 	if (setup_ring(t) != 0)
 		goto out;
 	if (t->idx == 0)
-		log_info("recv mode: %s; bodies >= %u KiB (memfd-backed memory tier, disk tier) "
-		         "go out by io_uring splice fd->pipe->socket, smaller ones by one sendmsg",
+		log_info("recv mode: %s; bodies >= %u KiB go out by sendfile (memfd-backed memory "
+		         "tier) or io_uring splice (disk tier), smaller ones by one sendmsg",
 		         t->multishot ? "multishot recv + provided buffer ring"
 		                      : "single-shot recv into per-connection buffers",
 		         EDGE_SPLICE_MIN >> 10);
@@ -1566,11 +1697,12 @@ edge_server_new(const struct edge_server_config *cfg, struct edge_server **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	s->threads = calloc((size_t)cfg->threads, sizeof(*s->threads));
+	s->threads = aligned_alloc(EDGE_OBJ_ALIGN, (size_t)cfg->threads * sizeof(*s->threads));
 	if (s->threads == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	memset(s->threads, 0, (size_t)cfg->threads * sizeof(*s->threads));
 	for (int i = 0; i < cfg->threads; i++) {
 		struct ethread *t = &s->threads[i];
 		t->magic = EDGE_THREAD_MAGIC;

@@ -90,7 +90,13 @@ def test_segments_in_store_and_served_by_origin(procs, store_dir, sluice, need_f
     for r in recs[:3]:
         assert r["variant"] == "src" and r["width"] == W and r["height"] == H
         assert r["codecs"].startswith("avc1.")
-        assert 900000 <= r["duration_us"] <= 1100000
+        if metric_sum(metrics(base), "sluice_canvas_frames_skipped_total") == 0:
+            assert 900000 <= r["duration_us"] <= 1100000
+        else:
+            # The encoder fell behind (a loaded machine) and skipped frames: a
+            # segment then ends at the first frame encoded after the grid
+            # point, so it may run long, but never past the next grid point.
+            assert 900000 <= r["duration_us"] <= 2100000
         assert probe(blob_path(store_dir, r["cid"])) == f"h264,{W},{H}"
         assert decodable(blob_path(store_dir, r["cid"]))
     m = metrics(base)

@@ -9,9 +9,13 @@
 # response) so that concurrent cold misses overlap in time.
 # Warm case, per size, after one warm-up request per object and cache: wrk (best of
 # BENCH_ROUNDS interleaved rounds of BENCH_DURATION, default 2 x 3 s) against
-#   sluice-edge (--threads 2 --cache-mem 256M), nginx proxy_cache (lock on),
+#   sluice-edge (--threads W --cache-mem 256M), nginx proxy_cache (lock on),
 #   nginx static sendfile of the files, Varnish (malloc 256m)
 # and one result line per anchor with ratio = sluice req/s / anchor req/s.
+# Equal workers: W = BENCH_NGINX_WORKERS (default 2) is both nginx's worker_processes and
+# sluice-edge's ring threads; Varnish runs its default 2 thread pools (one thread per
+# connection inside each). wrk shares the same cores, so every server's CPU per request
+# also slows the client: on a 2-core machine the large-object cases are client-bound.
 # Cold case: 64 clients ask at once for 20 never-fetched 256 KiB objects (each client all
 # 20, starting at a different one); upstream requests counted per object (goal: exactly one)
 # and time to serve all 1280; ratio = anchor time / sluice time.
@@ -117,7 +121,7 @@ EPORT=""
 if [ -n "$EDGE" ]; then
 	EPORT=$(bench_free_port)
 	bench_spawn edge "$EDGE" --listen "127.0.0.1:$EPORT" --upstream "http://127.0.0.1:$UPORT" \
-		--threads 2 --cache-mem 256M
+		--threads "${BENCH_NGINX_WORKERS:-2}" --cache-mem 256M
 fi
 for p in $SPORT $UPORT $NPORT $VPORT $EPORT; do
 	if ! bench_wait_port "$p" 20; then
