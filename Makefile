@@ -92,6 +92,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
 .PHONY: all deps test unit fuzz integration run bench clean format web
 all: $(BINS) web
 
+# Prerequisite lists below use $$(...) for values known only per target.
+.SECONDEXPANSION:
+
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -107,12 +110,11 @@ $(BIN)/sluice: $(call objs_of,$(wildcard tools/*.c)) $(call libs_of,tools)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call ldlibs_of,tools)
 
-$(BIN)/sluice-%: $(O)/%/main.o $(O)/lib%.a
+$(BIN)/sluice-%: $(O)/%/main.o $$(call libs_of,$$*)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(call libs_of,$*) $(call ldlibs_of,$*)
 
 # Unit tests: tests/unit/<dir>/test_x.c links lib<dir>.a and its chain.
-.SECONDEXPANSION:
 $(O)/tests/unit/%: tests/unit/%.c $$(call libs_of,$$(firstword $$(subst /, ,$$*)))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< \

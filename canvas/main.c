@@ -47,7 +47,6 @@
 #define MAX_PER_IP 100000
 #define DEFAULT_WIPE_US (3600 * 1000000LL)
 #define PUSH_DRAIN_US (30 * 1000000LL)
-#define SLEEP_SLICE_US (100 * 1000LL)
 
 struct opts {
 	const char *listen, *store, *http, *stream, *wipe_image, *push_to;
@@ -177,47 +176,6 @@ parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int
-push_start(const struct opts *o, struct store *st, struct metrics *m, struct repl **out)
-{
-	struct repl_conf rc = { .src = o->store, .dst = o->push_to, .src_store = st,
-	                        .token = flag_or_env(NULL, "SLUICE_TOKEN", NULL),
-	                        .follow = true, .stream = o->stream, .metrics = m };
-	int r = repl_new(&rc, out);
-
-	if (r == 0)
-		r = repl_start(*out);
-	if (r < 0) {
-		log_error("--push-to \"%s\": %s", o->push_to, strerror(-r));
-		repl_free(out);
-		return r;
-	}
-	log_info("pushing to %s", o->push_to);
-	return 0;
-}
-
-static int
-push_finish(struct repl *p)
-{
-	int64_t end = time_mono_us() + PUSH_DRAIN_US;
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = SLEEP_SLICE_US * 1000 };
-	struct repl_stats st;
-	int r;
-
-	repl_drain(p);
-	while (!repl_finished(p) && time_mono_us() < end)
-		nanosleep(&ts, NULL);
-	repl_stop(p);
-	r = repl_join(p);
-	repl_get_stats(p, &st);
-	if (st.cursor < st.peer_last_seq || r < 0) {
-		log_error("--push-to: changes not sent (%s)",
-		          repl_error(p)[0] ? repl_error(p) : "time limit");
-		return -EIO;
-	}
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -282,7 +240,7 @@ main(int argc, char **argv)
 			goto out;
 		}
 		curl_started = true;
-		if (push_start(&o, st, m, &pusher) < 0)
+		if (repl_push_start(st, o.store, o.push_to, o.stream, m, &pusher) < 0)
 			goto out;
 	}
 	memset(&scfg, 0, sizeof(scfg));
@@ -325,7 +283,7 @@ main(int argc, char **argv)
 	canvas_server_stop(&srv);
 	if (canvas_stream_stop(&cs) < 0)
 		rc = 1;
-	if (pusher != NULL && push_finish(pusher) < 0)
+	if (pusher != NULL && repl_push_finish(pusher, PUSH_DRAIN_US) < 0)
 		rc = 1;
 	log_info("exiting with status %d", rc);
 out:

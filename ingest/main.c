@@ -397,52 +397,6 @@ run(struct ctx *c)
 	return 0;
 }
 
-/* --push-to: follow the store's change log into the peer (store/replicate.h). */
-static int
-push_start(struct ctx *c, struct repl **out)
-{
-	struct repl_conf rc = { .src = c->o.store, .dst = c->o.push_to, .src_store = c->store,
-	                        .token = flag_or_env(NULL, "SLUICE_TOKEN", NULL),
-	                        .follow = true, .metrics = c->metrics };
-	int r = repl_new(&rc, out);
-
-	if (r == 0)
-		r = repl_start(*out);
-	if (r < 0) {
-		log_error("--push-to \"%s\": %s", c->o.push_to, strerror(-r));
-		repl_free(out);
-		return r;
-	}
-	log_info("pushing to %s", c->o.push_to);
-	return 0;
-}
-
-/* At exit: send what is left (bounded by PUSH_DRAIN_US), then stop. */
-static int
-push_finish(struct repl *p)
-{
-	int64_t end = time_mono_us() + PUSH_DRAIN_US;
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = SLEEP_SLICE_US * 1000 };
-	struct repl_stats st;
-	int r;
-
-	repl_drain(p);
-	while (!repl_finished(p) && time_mono_us() < end)
-		nanosleep(&ts, NULL);
-	repl_stop(p);
-	r = repl_join(p);
-	repl_get_stats(p, &st);
-	if (st.cursor < st.peer_last_seq || r < 0) {
-		log_error("--push-to: %" PRIu64 " changes not sent (%s)",
-		          st.peer_last_seq - (st.cursor < st.peer_last_seq ? st.cursor : 0),
-		          repl_error(p)[0] ? repl_error(p) : "time limit");
-		return -EIO;
-	}
-	log_info("--push-to: sent %" PRIu64 " records, %" PRIu64 " blobs; cursor %" PRIu64,
-	         st.records, st.blobs, st.cursor);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -504,13 +458,14 @@ main(int argc, char **argv)
 	}
 	if (c.o.listen != NULL && httpd_start(host, port, c.metrics, &h) < 0)
 		goto out;
-	if (c.o.push_to != NULL && push_start(&c, &pusher) < 0)
+	if (c.o.push_to != NULL &&
+	    repl_push_start(c.store, c.o.store, c.o.push_to, NULL, c.metrics, &pusher) < 0)
 		goto out;
 	if (c.o.nrestream > 0 &&
 	    restream_new(c.o.restream, c.o.nrestream, c.metrics, &c.restream) < 0)
 		goto out;
 	rc = run(&c);
-	if (pusher != NULL && push_finish(pusher) < 0 && rc == 0)
+	if (pusher != NULL && repl_push_finish(pusher, PUSH_DRAIN_US) < 0 && rc == 0)
 		rc = 1;
 	log_info("exiting with status %d", rc);
 out:

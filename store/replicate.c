@@ -42,6 +42,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "common/flags.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
@@ -1376,4 +1377,53 @@ const char *
 repl_error(const struct repl *r)
 {
 	return r->err;
+}
+
+/* ---- producers' --push-to ---- */
+
+#define REPL_PUSH_POLL_US (100 * 1000LL)
+
+int
+repl_push_start(struct store *st, const char *dir, const char *url, const char *stream,
+                struct metrics *m, struct repl **out)
+{
+	struct repl_conf rc = { .src = dir, .dst = url, .src_store = st,
+	                        .token = flag_or_env(NULL, "SLUICE_TOKEN", NULL),
+	                        .follow = true, .stream = stream, .metrics = m };
+	int r = repl_new(&rc, out);
+
+	if (r == 0)
+		r = repl_start(*out);
+	if (r < 0) {
+		log_error("--push-to \"%s\": %s", url, strerror(-r));
+		repl_free(out);
+		return r;
+	}
+	log_info("pushing to %s", url);
+	return 0;
+}
+
+int
+repl_push_finish(struct repl *p, int64_t drain_us)
+{
+	int64_t end = time_mono_us() + drain_us;
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = REPL_PUSH_POLL_US * 1000 };
+	struct repl_stats st;
+	int r;
+
+	repl_drain(p);
+	while (!repl_finished(p) && time_mono_us() < end)
+		nanosleep(&ts, NULL);
+	repl_stop(p);
+	r = repl_join(p);
+	repl_get_stats(p, &st);
+	if (st.cursor < st.peer_last_seq || r < 0) {
+		log_error("--push-to: %" PRIu64 " changes not sent (%s)",
+		          st.peer_last_seq - (st.cursor < st.peer_last_seq ? st.cursor : 0),
+		          repl_error(p)[0] ? repl_error(p) : "time limit");
+		return -EIO;
+	}
+	log_info("--push-to: sent %" PRIu64 " records, %" PRIu64 " blobs; cursor %" PRIu64,
+	         st.records, st.blobs, st.cursor);
+	return 0;
 }

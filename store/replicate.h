@@ -93,6 +93,21 @@ struct repl_stats {
 	uint64_t peer_last_seq;         /* source's newest seq when last asked */
 };
 
+/*
+ * A producer's --push-to (ingest, canvas): follow the change log of the open
+ * store st (directory dir) into url on a thread of its own, with the bearer
+ * token from SLUICE_TOKEN. stream (may be NULL) limits what is pushed.
+ * Errors are logged with the URL.
+ */
+int repl_push_start(struct store *st, const char *dir, const char *url, const char *stream,
+                    struct metrics *m, struct repl **out);
+/*
+ * At a producer's exit: send what is left, waiting at most drain_us, then
+ * stop and join (the caller still repl_free()s). -EIO, logged with the count
+ * of unsent changes, when the peer did not get everything.
+ */
+int repl_push_finish(struct repl *p, int64_t drain_us);
+
 /* Validate conf, open what it names (the destination store is created if
  * missing), read the cursor. conf strings are copied. */
 int repl_new(const struct repl_conf *conf, struct repl **out);
