@@ -3,7 +3,9 @@
 #   origin on :8080, two edges on :8081 and :8082 registered with it, an
 #   ingest of a lavfi test source in realtime (stream "demo"), and the canvas
 #   when it is built. Data lives under var/. Ctrl-C stops everything.
-# Ports can be moved with ORIGIN_PORT, EDGE1_PORT, EDGE2_PORT.
+# Ports can be moved with ORIGIN_PORT, EDGE1_PORT, EDGE2_PORT, CANVAS_PORT,
+# CANVAS_HTTP_PORT; DEMO_SIZE (1280x720) and CANVAS_SIZE (1280x720) set the
+# picture sizes; SLUICE_BIN and SLUICE_VAR the binaries and data directories.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -12,6 +14,10 @@ VAR=${SLUICE_VAR:-$top/var}
 OP=${ORIGIN_PORT:-8080}
 E1=${EDGE1_PORT:-8081}
 E2=${EDGE2_PORT:-8082}
+CP=${CANVAS_PORT:-1234}
+CH=${CANVAS_HTTP_PORT:-8083}
+DEMO_SIZE=${DEMO_SIZE:-1280x720}
+CANVAS_SIZE=${CANVAS_SIZE:-1280x720}
 mkdir -p "$VAR/log"
 pids=""
 stop() {
@@ -37,7 +43,7 @@ wait_port() {
 		sleep 0.1
 	done
 }
-start origin "$BIN/sluice-origin" --listen "127.0.0.1:$OP" --store "$VAR/origin" --size 1280x720 --fps 25
+start origin "$BIN/sluice-origin" --listen "127.0.0.1:$OP" --store "$VAR/origin"
 wait_port "$OP"
 for e in "edge1:$E1" "edge2:$E2"; do
 	id=${e%%:*}; port=${e#*:}
@@ -47,18 +53,18 @@ for e in "edge1:$E1" "edge2:$E2"; do
 		--cache-dir "$VAR/$id" --threads 1
 	wait_port "$port"
 done
-start ingest "$BIN/sluice-ingest" --input "lavfi:testsrc2=size=1280x720:rate=30" \
+start ingest "$BIN/sluice-ingest" --input "lavfi:testsrc2=size=$DEMO_SIZE:rate=30" \
 	--stream demo --store "$VAR/origin" --segment 2s --realtime
 if [ -x "$BIN/sluice-canvas" ]; then
-	start canvas "$BIN/sluice-canvas" --listen 127.0.0.1:1234 --http 127.0.0.1:8083 \
-		--store "$VAR/origin" --size 1280x720 --fps 25
+	start canvas "$BIN/sluice-canvas" --listen "127.0.0.1:$CP" --http "127.0.0.1:$CH" \
+		--store "$VAR/origin" --size "$CANVAS_SIZE" --fps 25
 fi
 echo
 echo "sluice is running. Open the player:  http://127.0.0.1:$OP/"
 echo "  live playlist:  http://127.0.0.1:$OP/hls/demo/src/live.m3u8"
 echo "  edges:          http://127.0.0.1:$OP/api/v1/edges"
 [ -x "$BIN/sluice-canvas" ] &&
-	echo "  canvas:         paint on 127.0.0.1:1234, http://127.0.0.1:8083/snapshot.png"
+	echo "  canvas:         paint on 127.0.0.1:$CP, http://127.0.0.1:$CH/snapshot.png"
 echo "Press Ctrl-C to stop."
 while :; do
 	for p in $pids; do
