@@ -3,17 +3,14 @@
  * framebuffer now, PNG), GET /metrics (the registry plus per-IP top
  * talkers), GET /healthz ("ok").
  *
- * libmicrohttpd with its own internal thread; everything it reads (fb,
- * registry, server top talkers) is thread-safe. Errors: 0 or negative
- * errno (-EINVAL address, -EADDRINUSE, -ENOMEM).
+ * Built on ingest/httpd.h (libmicrohttpd with its own internal thread);
+ * everything it reads (fb, registry, server top talkers) is thread-safe.
+ * Errors: 0 or negative errno (-EINVAL address, -EADDRINUSE, -ENOMEM).
  */
 #ifndef SLUICE_CANVAS_HTTP_H
 #define SLUICE_CANVAS_HTTP_H
 
 #include <stdint.h>
-
-#define CANVAS_HTTP_CONN_LIMIT 256
-#define CANVAS_HTTP_TIMEOUT_S 30
 
 struct fb;
 struct metrics;

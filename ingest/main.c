@@ -456,7 +456,7 @@ main(int argc, char **argv)
 		log_error("open store \"%s\": %s", c.o.store, strerror(-r));
 		goto out;
 	}
-	if (c.o.listen != NULL && httpd_start(host, port, c.metrics, &h) < 0)
+	if (c.o.listen != NULL && httpd_start(host, port, c.metrics, NULL, &h) < 0)
 		goto out;
 	if (c.o.push_to != NULL &&
 	    repl_push_start(c.store, c.o.store, c.o.push_to, NULL, c.metrics, &pusher) < 0)
